@@ -1,0 +1,226 @@
+//! The JWT cache: one token per set of call parameters, fetched once however many calls want it.
+//!
+//! Two maps sit in front of the provider:
+//! - `by_params`, keyed by the canonical form of the parameters, owns the tokens and coalesces
+//!   concurrent fetches of one key (moka's `try_get_with`, which survives the leading call being
+//!   dropped);
+//! - `by_raw`, keyed by a hash of the request's raw query and body bytes, lets a repeated call
+//!   find its token without parsing its JSON body.
+//!
+//! Freshness is judged here, on tokio's clock, so that tests can drive it; moka's own expiry only
+//! frees memory and makes expired tokens the first to go.
+
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use moka::Expiry;
+use moka::ops::compute::Op;
+use tokio::time::Instant;
+
+use crate::{AuthError, Credential};
+
+/// A fetched JWT and what the cache knows of it.
+pub(crate) struct CachedToken {
+    /// The bearer credential, without a link back to this entry.
+    credential: Credential,
+    /// Until when the token may serve new calls; `None` when it may not be reused at all.
+    fresh_until: Option<Instant>,
+    fetched_at: Instant,
+    /// Set when the API rejected the token; it then serves no one.
+    revoked: AtomicBool,
+}
+
+impl CachedToken {
+    pub(crate) fn new(credential: Credential, fresh_until: Option<Instant>) -> Self {
+        CachedToken {
+            credential,
+            fresh_until,
+            fetched_at: Instant::now(),
+            revoked: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn credential(self: &Arc<Self>) -> Credential {
+        self.credential.clone().with_token(Arc::clone(self))
+    }
+
+    fn is_fresh(&self, now: Instant) -> bool {
+        !self.revoked.load(Ordering::Acquire) && self.fresh_until.is_some_and(|until| now < until)
+    }
+
+    pub(crate) fn revoke(&self) {
+        self.revoked.store(true, Ordering::Release);
+    }
+
+    fn time_to_live(&self) -> Duration {
+        self.fresh_until.map_or(Duration::ZERO, |until| {
+            until.saturating_duration_since(Instant::now())
+        })
+    }
+}
+
+/// A raw-bytes alias of a cached token: the request's query and body, kept to rule out hash
+/// collisions.
+struct RawAlias {
+    query: Box<str>,
+    body: Option<Box<[u8]>>,
+    token: Arc<CachedToken>,
+}
+
+/// The raw parts of a request that determine its parameters.
+#[derive(Clone, Copy)]
+pub(crate) struct RawKey<'a> {
+    pub(crate) query: &'a str,
+    pub(crate) body: Option<&'a [u8]>,
+}
+
+impl RawKey<'_> {
+    pub(crate) fn of(request: &reqwest::Request) -> RawKey<'_> {
+        RawKey {
+            query: request.url().query().unwrap_or_default(),
+            body: request.body().and_then(|body| body.as_bytes()),
+        }
+    }
+}
+
+impl RawAlias {
+    fn matches(&self, raw: RawKey<'_>) -> bool {
+        *self.query == *raw.query && self.body.as_deref() == raw.body
+    }
+}
+
+/// Lets moka drop a token's entries once the token can no longer serve new calls.
+struct UntilStale;
+
+impl Expiry<Arc<str>, Arc<CachedToken>> for UntilStale {
+    fn expire_after_create(
+        &self,
+        _key: &Arc<str>,
+        token: &Arc<CachedToken>,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(token.time_to_live())
+    }
+}
+
+impl Expiry<u64, Arc<RawAlias>> for UntilStale {
+    fn expire_after_create(
+        &self,
+        _key: &u64,
+        alias: &Arc<RawAlias>,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(alias.token.time_to_live())
+    }
+}
+
+/// How often a call looks again when it keeps finding tokens that other calls left stale.
+const MAX_LOOKUPS: usize = 3;
+
+pub(crate) struct TokenCache {
+    by_params: moka::future::Cache<Arc<str>, Arc<CachedToken>>,
+    by_raw: moka::sync::Cache<u64, Arc<RawAlias>>,
+    raw_hasher: RandomState,
+}
+
+impl TokenCache {
+    pub(crate) fn new(max_cached: usize) -> Self {
+        let capacity = max_cached as u64;
+        TokenCache {
+            by_params: moka::future::Cache::builder()
+                .max_capacity(capacity)
+                .expire_after(UntilStale)
+                .build(),
+            by_raw: moka::sync::Cache::builder()
+                .max_capacity(capacity)
+                .expire_after(UntilStale)
+                .build(),
+            raw_hasher: RandomState::new(),
+        }
+    }
+
+    fn raw_hash(&self, raw: RawKey<'_>) -> u64 {
+        let mut hasher = self.raw_hasher.build_hasher();
+        raw.query.hash(&mut hasher);
+        raw.body.hash(&mut hasher);
+        hasher.finish()
+    }
+
+    /// A fresh token for a request whose raw parts are `raw`, if one is cached: no parsing, no
+    /// allocation, no lock held across a fetch.
+    pub(crate) fn get_raw(&self, raw: RawKey<'_>) -> Option<Arc<CachedToken>> {
+        let alias = self.by_raw.get(&self.raw_hash(raw))?;
+        (alias.matches(raw) && alias.token.is_fresh(Instant::now())).then(|| alias.token.clone())
+    }
+
+    /// Remembers that requests with raw parts `raw` are served by `token`.
+    pub(crate) fn alias_raw(&self, raw: RawKey<'_>, token: &Arc<CachedToken>) {
+        if !token.is_fresh(Instant::now()) {
+            return;
+        }
+        let alias = RawAlias {
+            query: raw.query.into(),
+            body: raw.body.map(Into::into),
+            token: token.clone(),
+        };
+        self.by_raw.insert(self.raw_hash(raw), Arc::new(alias));
+    }
+
+    /// The token for `key`: a fresh cached one, or the result of one `fetch` shared by every
+    /// concurrent call for the same key.
+    ///
+    /// A token that cannot be reused serves only the calls that were waiting for its fetch.
+    pub(crate) async fn get_or_fetch<F>(
+        &self,
+        key: Arc<str>,
+        fetch: impl Fn() -> F,
+    ) -> Result<Arc<CachedToken>, AuthError>
+    where
+        F: Future<Output = Result<Arc<CachedToken>, AuthError>>,
+    {
+        let started = Instant::now();
+        for _ in 0..MAX_LOOKUPS {
+            if let Some(token) = self.by_params.get(&key).await {
+                if token.is_fresh(Instant::now()) {
+                    return Ok(token);
+                }
+                self.evict(&key, &token).await;
+            }
+            let token = self
+                .by_params
+                .try_get_with(key.clone(), fetch())
+                .await
+                .map_err(|shared| AuthError::clone(&shared))?;
+            let fresh = token.is_fresh(Instant::now());
+            if fresh || token.fetched_at >= started {
+                if !fresh {
+                    self.evict(&key, &token).await;
+                }
+                return Ok(token);
+            }
+            // A token fetched before this call began, and stale by now: drop it, look again.
+            self.evict(&key, &token).await;
+        }
+        fetch().await
+    }
+
+    /// Removes `token` from under `key`, unless another token has replaced it already.
+    async fn evict(&self, key: &Arc<str>, token: &Arc<CachedToken>) {
+        self.by_params
+            .entry_by_ref(key)
+            .and_compute_with(|entry| {
+                let same = entry.is_some_and(|e| Arc::ptr_eq(e.value(), token));
+                std::future::ready(if same { Op::Remove } else { Op::Nop })
+            })
+            .await;
+    }
+
+    /// How many tokens the cache holds, after its pending evictions have run.
+    pub(crate) async fn len(&self) -> u64 {
+        self.by_params.run_pending_tasks().await;
+        self.by_raw.run_pending_tasks();
+        self.by_params.entry_count()
+    }
+}
