@@ -217,10 +217,17 @@ impl TokenCache {
             .await;
     }
 
-    /// How many tokens the cache holds, after its pending evictions have run.
+    /// How many tokens could serve a call now, after the pending evictions have run.
+    ///
+    /// Counted by walking the cache: moka's own count lags until its timer wheel sweeps
+    /// expired entries, about a second later.
     pub(crate) async fn len(&self) -> u64 {
         self.by_params.run_pending_tasks().await;
         self.by_raw.run_pending_tasks();
-        self.by_params.entry_count()
+        let now = Instant::now();
+        self.by_params
+            .iter()
+            .filter(|(_, token)| token.is_fresh(now))
+            .count() as u64
     }
 }

@@ -1,3 +1,11 @@
 //! The integration tests, one binary with a module per concern.
 
+mod cache;
+mod errors;
+mod hosts;
+mod jwt_backend;
+mod params;
+mod routing;
+mod schemes;
 mod support;
+mod unauthorized;

@@ -16,12 +16,16 @@ pub const SUBSCRIPTION_ID: &str = "66ec1726e728c1405e5ebca2";
 
 /// A middleware for tests on 127.0.0.1, with `source` as its credential source.
 pub fn middleware(source: impl CredentialSource) -> AiutaAuthMiddleware {
-    AiutaAuthMiddleware::builder(source).allow_host("127.0.0.1").build()
+    AiutaAuthMiddleware::builder(source)
+        .allow_host("127.0.0.1")
+        .build()
 }
 
 /// A client with `middleware` as its only middleware.
 pub fn client(middleware: AiutaAuthMiddleware) -> ClientWithMiddleware {
-    ClientBuilder::new(reqwest::Client::new()).with(middleware).build()
+    ClientBuilder::new(reqwest::Client::new())
+        .with(middleware)
+        .build()
 }
 
 /// An unsigned but well-formed compact JWS carrying `claims`.
@@ -32,7 +36,10 @@ pub fn jwt_with(claims: serde_json::Value) -> String {
 }
 
 pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// A JWT that expires `lifetime` from now, with a serial number so every token is distinct.
@@ -75,7 +82,12 @@ impl CountingProvider {
     }
 
     pub fn last_params(&self) -> JwtParams {
-        self.seen.lock().unwrap().last().cloned().expect("the provider was called")
+        self.seen
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("the provider was called")
     }
 }
 
@@ -113,7 +125,11 @@ pub struct Terminal {
 impl Terminal {
     pub fn answering(statuses: &[u16]) -> Self {
         let terminal = Terminal::default();
-        terminal.statuses.lock().unwrap().extend(statuses.iter().rev());
+        terminal
+            .statuses
+            .lock()
+            .unwrap()
+            .extend(statuses.iter().rev());
         terminal
     }
 
@@ -125,7 +141,11 @@ impl Terminal {
     pub fn header(&self, header: &str) -> Vec<Option<String>> {
         self.seen()
             .iter()
-            .map(|s| s.headers.get(header).map(|v| v.to_str().unwrap().to_owned()))
+            .map(|s| {
+                s.headers
+                    .get(header)
+                    .map(|v| v.to_str().unwrap().to_owned())
+            })
             .collect()
     }
 
