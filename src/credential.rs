@@ -104,6 +104,13 @@ impl Credential {
     }
 
     /// No credential: the request is sent as it is.
+    ///
+    /// ```
+    /// use reqwest_aiuta_auth::Credential;
+    ///
+    /// assert!(Credential::none().is_none());
+    /// assert_eq!(Credential::none().header_name(), None);
+    /// ```
     pub fn none() -> Self {
         Credential {
             kind: Kind::None,
@@ -123,6 +130,16 @@ impl Credential {
     }
 
     /// The header this credential is sent in, if any.
+    ///
+    /// ```
+    /// use reqwest_aiuta_auth::Credential;
+    ///
+    /// let bearer = Credential::bearer("aaa.bbb.ccc").unwrap();
+    /// assert!(bearer.is_bearer());
+    /// assert_eq!(bearer.header_name(), Some(http::header::AUTHORIZATION));
+    /// let id = Credential::subscription_id("66ec1726e728c1405e5ebca2").unwrap();
+    /// assert_eq!(id.header_name().unwrap(), "x-user-id");
+    /// ```
     pub fn header_name(&self) -> Option<HeaderName> {
         match self.kind {
             Kind::None => None,

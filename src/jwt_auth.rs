@@ -92,7 +92,21 @@ impl JwtAuth {
         }
     }
 
-    /// How many JWTs the cache holds now (0 with the cache off).
+    /// How many cached JWTs could serve a call now (0 with the cache off).
+    ///
+    /// Keep a clone of the `JwtAuth` you give the middleware to watch its cache:
+    ///
+    /// ```
+    /// # async fn run() -> Result<(), reqwest_aiuta_auth::AuthError> {
+    /// use reqwest_aiuta_auth::{AiutaAuthMiddleware, HttpJwtProvider, JwtAuth};
+    ///
+    /// let provider = HttpJwtProvider::new("https://shop.example.com/aiuta_jwt")?;
+    /// let auth = JwtAuth::new("66ec1726e728c1405e5ebca2", provider)?;
+    /// let middleware = AiutaAuthMiddleware::new(auth.clone());
+    /// assert_eq!(auth.cached_tokens().await, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn cached_tokens(&self) -> u64 {
         match &self.inner.cache {
             Some(cache) => cache.len().await,
@@ -206,6 +220,24 @@ impl fmt::Debug for JwtAuth {
 }
 
 /// Configures [`JwtAuth`]; made by [`JwtAuth::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use reqwest_aiuta_auth::{AuthError, HttpJwtProvider, JwtAuth};
+///
+/// let provider = HttpJwtProvider::new("https://shop.example.com/aiuta_jwt")?;
+/// let auth = JwtAuth::builder("66ec1726e728c1405e5ebca2", provider)
+///     .max_cached(1_000)
+///     .build()?;
+///
+/// // Settings that cannot work are refused here, not at the first request.
+/// let provider = HttpJwtProvider::new("https://shop.example.com/aiuta_jwt")?;
+/// let zero = JwtAuth::builder("66ec1726e728c1405e5ebca2", provider)
+///     .fetch_timeout(Duration::ZERO)
+///     .build();
+/// assert!(matches!(zero, Err(AuthError::InvalidConfig { .. })));
+/// # Ok::<(), AuthError>(())
+/// ```
 #[must_use]
 pub struct JwtAuthBuilder {
     subscription_id: String,

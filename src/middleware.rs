@@ -164,6 +164,20 @@ impl fmt::Debug for AiutaAuthMiddleware {
 }
 
 /// Configures [`AiutaAuthMiddleware`]; made by [`AiutaAuthMiddleware::builder`].
+///
+/// ```
+/// use reqwest_aiuta_auth::{AiutaAuthMiddleware, AuthRequirement, HttpJwtProvider, JwtAuth};
+///
+/// let jwt = JwtAuth::new(
+///     "66ec1726e728c1405e5ebca2",
+///     HttpJwtProvider::new("https://shop.example.com/aiuta_jwt")?,
+/// )?;
+/// let auth = AiutaAuthMiddleware::builder(jwt)
+///     .allow_host("api.preprod.aiuta.com")
+///     .retry_unauthorized(false)
+///     .build();
+/// # Ok::<(), reqwest_aiuta_auth::AuthError>(())
+/// ```
 #[must_use]
 pub struct AiutaAuthMiddlewareBuilder {
     source: Box<dyn CredentialSource>,
