@@ -45,7 +45,12 @@ mod jwt_cache;
 mod jwt_provider;
 mod middleware;
 mod params;
+pub mod redirect;
 mod requirement;
+
+#[cfg(feature = "mint")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mint")))]
+pub mod mint;
 
 pub use api_key::ApiKeyAuth;
 pub use claims::unverified_expiry;
