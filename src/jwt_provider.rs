@@ -49,6 +49,9 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// its answer: Aiuta's documented `{"type": "jwt", "token": "<jwt>"}`, any JSON object with a
 /// `token` field, or a plain-text body that is itself a compact JWS.
 ///
+/// Errors name the status and a reason but never the backend's URL (its query could hold a
+/// secret of yours) nor its body.
+///
 /// A non-2xx answer, an unreadable one, one over 64 KiB or one without a token is
 /// [`AuthError::JwtProvider`] (with the status and a short reason, never the body); a token that
 /// is not a compact JWS is [`AuthError::InvalidJwt`].
@@ -93,7 +96,10 @@ impl HttpJwtProvider {
 
     async fn read_answer(&self, mut response: reqwest::Response) -> Result<Vec<u8>, AuthError> {
         let unreadable = |e: reqwest::Error| {
-            AuthError::provider("the JWT backend's answer could not be read", Some(e.into()))
+            AuthError::provider(
+                "the JWT backend's answer could not be read",
+                Some(e.without_url().into()),
+            )
         };
         if response
             .content_length()
@@ -131,7 +137,10 @@ impl JwtProvider for HttpJwtProvider {
             .send()
             .await
             .map_err(|e| {
-                AuthError::provider("the JWT backend could not be reached", Some(e.into()))
+                AuthError::provider(
+                    "the JWT backend could not be reached",
+                    Some(e.without_url().into()),
+                )
             })?;
         let status = response.status();
         if !status.is_success() {

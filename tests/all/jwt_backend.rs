@@ -176,3 +176,25 @@ fn a_bad_backend_url_is_refused_at_construction() {
         "{debug}"
     );
 }
+
+#[tokio::test]
+async fn a_transport_error_does_not_show_the_backend_url() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/aiuta_jwt?shop_secret=hush");
+    let error = HttpJwtProvider::new(&url)
+        .unwrap()
+        .fetch_jwt(&params())
+        .await
+        .unwrap_err();
+    let mut shown = format!("{error} {error:?}");
+    let mut source = error.source();
+    while let Some(cause) = source {
+        shown.push_str(&format!(" {cause} {cause:?}"));
+        source = cause.source();
+    }
+    assert!(!shown.contains("hush"), "{shown}");
+}
