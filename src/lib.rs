@@ -39,6 +39,7 @@
 mod api_key;
 mod claims;
 mod credential;
+mod env;
 mod error;
 mod jwt_auth;
 mod jwt_cache;
