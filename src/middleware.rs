@@ -4,6 +4,7 @@ use std::sync::Arc;
 use http::{Extensions, StatusCode};
 use reqwest_middleware::{Middleware, Next};
 
+use crate::redirect::SentTo;
 use crate::{AuthError, AuthRequirement, CredentialSource};
 
 /// The host credentials go to unless more are allowed with
@@ -130,7 +131,11 @@ impl Middleware for AiutaAuthMiddleware {
         let applied = credential.apply(request.headers_mut());
         tracing::debug!(?requirement, credential = ?credential.kind, applied, "sending");
 
+        let sent_to = SentTo::of(request.url(), &self.inner.allowed_hosts);
         let response = next.clone().run(request, extensions).await?;
+        if let Some(sent_to) = &sent_to {
+            sent_to.check(&response);
+        }
         if response.status() != StatusCode::UNAUTHORIZED || !applied {
             return Ok(response);
         }
@@ -146,6 +151,9 @@ impl Middleware for AiutaAuthMiddleware {
             .map_err(AuthError::into_middleware_error)?;
         let applied = credential.apply(retry.headers_mut());
         let response = next.run(retry, extensions).await?;
+        if let Some(sent_to) = &sent_to {
+            sent_to.check(&response);
+        }
         if response.status() == StatusCode::UNAUTHORIZED && applied {
             source.rejected(&credential);
         }
