@@ -63,12 +63,12 @@ pub fn unverified_expiry(jwt: &str) -> Option<SystemTime> {
     check_compact_jws(jwt).ok()?;
     let payload = jwt.split('.').nth(1)?;
     let bytes = BASE64URL.decode(payload).ok()?;
-    #[derive(serde::Deserialize)]
-    struct Claims {
-        exp: Option<serde_json::Number>,
-    }
-    let claims: Claims = serde_json::from_slice(&bytes).ok()?;
-    let exp = claims.exp?;
+    // A derived struct would also accept a JSON array (`[1]` as `exp: 1`); a payload must be an
+    // object.
+    let claims = crate::params::json_object(&bytes)?;
+    let serde_json::Value::Number(exp) = claims.get("exp")? else {
+        return None;
+    };
     let seconds = match exp.as_u64() {
         Some(whole) => Duration::from_secs(whole),
         None => Duration::try_from_secs_f64(exp.as_f64()?).ok()?,
