@@ -52,6 +52,9 @@ mod requirement;
 #[cfg(feature = "mint")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mint")))]
 pub mod mint;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 
 pub use api_key::ApiKeyAuth;
 pub use claims::unverified_expiry;
