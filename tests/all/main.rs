@@ -1,9 +1,11 @@
 //! The integration tests, one binary with a module per concern.
 
 mod cache;
+mod emulator;
 mod errors;
 mod hosts;
 mod jwt_backend;
+mod mint;
 mod params;
 mod redirect;
 mod routing;
