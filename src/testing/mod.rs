@@ -8,7 +8,7 @@
 //!   describes them. It checks each call's credential as Aiuta does and answers 401 with a JSON
 //!   `detail` when it would not do; it records every call (see [`Received`]).
 //! - **the customer's JWT backend** (JWT scheme only): at [`JWT_BACKEND_PATH`], it signs what it
-//!   is sent with a [`JwtMinter`](crate::mint::JwtMinter) and counts the tokens it minted.
+//!   is sent with a [`JwtMinter`] and counts the tokens it minted.
 //!
 //! What it checks:
 //!
@@ -20,7 +20,7 @@
 //! A token is valid when its HS256 signature matches the JWT secret, its `iss` is the issuer and
 //! its `exp` has not passed. Beyond `iss`, `iat` and `exp`, each claim must equal the call's
 //! parameter of that name (its query pair or top-level JSON body field), as a JSON value or in
-//! the string form that [`JwtParams`](crate::JwtParams) gives (`"a,b"` for `["a","b"]`).
+//! the string form that [`JwtParams`] gives (`"a,b"` for `["a","b"]`).
 //!
 //! A new operation answers `IN_PROGRESS` to its first poll (see
 //! [`AiutaEmulatorBuilder::in_progress_polls`]), then `SUCCESS` with one generated image. Image
