@@ -112,6 +112,13 @@ impl JwtMinter {
     }
 
     /// The issuer (`iss`) the tokens carry.
+    ///
+    /// ```
+    /// use reqwest_aiuta_auth::mint::JwtMinter;
+    ///
+    /// assert_eq!(JwtMinter::new("my-jwt-key", "my-jwt-secret")?.issuer(), "my-jwt-key");
+    /// # Ok::<(), reqwest_aiuta_auth::AuthError>(())
+    /// ```
     pub fn issuer(&self) -> &str {
         &self.issuer
     }

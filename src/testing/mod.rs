@@ -140,6 +140,22 @@ pub struct AiutaEmulator {
 impl AiutaEmulator {
     /// An emulator for a subscription on the API-key scheme: every call must carry
     /// `x-api-key: <key>`. It has no JWT backend.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use reqwest_aiuta_auth::testing::AiutaEmulator;
+    ///
+    /// let emulator = AiutaEmulator::api_key("test-api-key").start().await?;
+    /// let models = reqwest::Client::new()
+    ///     .get(format!("{}/predefined_try_on_models", emulator.try_on_url()))
+    ///     .header("x-api-key", "test-api-key")
+    ///     .send()
+    ///     .await?;
+    /// assert_eq!(models.status(), 200);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn api_key(key: impl Into<String>) -> AiutaEmulatorBuilder {
         AiutaEmulatorBuilder::new(Config::ApiKey {
             key: SecretString::from(key.into()),
@@ -148,6 +164,22 @@ impl AiutaEmulator {
 
     /// An emulator for a subscription on the JWT scheme, whose JWT key (the tokens' `iss`) is
     /// `issuer` and whose JWT secret is `secret`; its JWT backend signs with both.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use reqwest_aiuta_auth::testing::AiutaEmulator;
+    ///
+    /// let emulator = AiutaEmulator::jwt("sub_1", "my-jwt-key", "my-jwt-secret").start().await?;
+    /// let models = reqwest::Client::new()
+    ///     .get(format!("{}/predefined_try_on_models", emulator.try_on_url()))
+    ///     .header("x-user-id", "sub_1")
+    ///     .send()
+    ///     .await?;
+    /// assert_eq!(models.status(), 200);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn jwt(
         subscription_id: impl Into<String>,
         issuer: impl Into<String>,
@@ -161,22 +193,63 @@ impl AiutaEmulator {
     }
 
     /// The emulator's base URL, such as `http://127.0.0.1:41234`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use reqwest_aiuta_auth::testing::AiutaEmulator;
+    ///
+    /// let emulator = AiutaEmulator::api_key("test-api-key").start().await?;
+    /// assert_eq!(emulator.uri(), format!("http://{}", emulator.address()));
+    /// assert!(emulator.address().ip().is_loopback());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn uri(&self) -> String {
         self.server.uri()
     }
 
-    /// The emulator's address on 127.0.0.1.
+    /// The emulator's address on 127.0.0.1 (see [`uri`](Self::uri) for an example).
     pub fn address(&self) -> SocketAddr {
         *self.server.address()
     }
 
     /// The base URL of the emulated digital try-on API: [`uri`](Self::uri) +
     /// [`TRY_ON_BASE_PATH`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use reqwest_aiuta_auth::testing::AiutaEmulator;
+    ///
+    /// let emulator = AiutaEmulator::api_key("test-api-key").start().await?;
+    /// let upload = format!("{}/uploaded_images", emulator.try_on_url());
+    /// assert!(upload.ends_with("/digital-try-on/v1/uploaded_images"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn try_on_url(&self) -> String {
         format!("{}{TRY_ON_BASE_PATH}", self.uri())
     }
 
     /// The base URL of the emulated unified API: [`uri`](Self::uri) + [`UNIFIED_BASE_PATH`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use reqwest_aiuta_auth::testing::AiutaEmulator;
+    ///
+    /// let emulator = AiutaEmulator::api_key("test-api-key").start().await?;
+    /// let started = reqwest::Client::new()
+    ///     .post(format!("{}/sku_try_on_operations", emulator.unified_url()))
+    ///     .header("x-api-key", "test-api-key")
+    ///     .json(&serde_json::json!({ "uploaded_image_id": "img_1", "sku_ids": ["a", "b"] }))
+    ///     .send()
+    ///     .await?;
+    /// assert_eq!(started.status(), 200);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn unified_url(&self) -> String {
         format!("{}{UNIFIED_BASE_PATH}", self.uri())
     }
@@ -184,22 +257,74 @@ impl AiutaEmulator {
     /// The URL of the emulated customer JWT backend, for
     /// [`HttpJwtProvider::new`](crate::HttpJwtProvider::new). On the API-key scheme it answers
     /// 404.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use reqwest_aiuta_auth::testing::AiutaEmulator;
+    /// use reqwest_aiuta_auth::{HttpJwtProvider, JwtAuth};
+    ///
+    /// let emulator = AiutaEmulator::jwt("sub_1", "my-jwt-key", "my-jwt-secret").start().await?;
+    /// let provider = HttpJwtProvider::new(&emulator.jwt_backend_url())?;
+    /// let auth = JwtAuth::new("sub_1", provider)?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn jwt_backend_url(&self) -> String {
         format!("{}{JWT_BACKEND_PATH}", self.uri())
     }
 
     /// Every call the emulated API received so far, in order (the JWT backend's are not
     /// included; see [`minted_params`](Self::minted_params)).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use reqwest_aiuta_auth::testing::AiutaEmulator;
+    ///
+    /// let emulator = AiutaEmulator::api_key("test-api-key").start().await?;
+    /// let poll = format!("{}/sku_images_operations/op_1", emulator.try_on_url());
+    /// reqwest::Client::new().get(poll).header("x-api-key", "nope").send().await?;
+    ///
+    /// let call = &emulator.received()[0];
+    /// assert_eq!(call.path, "/digital-try-on/v1/sku_images_operations/op_1");
+    /// assert_eq!(call.status, 401);
+    /// assert_eq!(call.rejection.as_deref(), Some("Invalid API key"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn received(&self) -> Vec<Received> {
         self.state.log().received.clone()
     }
 
-    /// How many JWTs the emulated JWT backend has minted.
+    /// How many JWTs the emulated JWT backend has minted (see
+    /// [`minted_params`](Self::minted_params) for an example).
     pub fn jwts_minted(&self) -> usize {
         self.state.log().minted.len()
     }
 
-    /// The parameters of each JWT the emulated JWT backend minted, in order.
+    /// The parameters of each JWT the emulated JWT backend minted, in order; there are
+    /// [`jwts_minted`](Self::jwts_minted) of them.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use reqwest_aiuta_auth::testing::AiutaEmulator;
+    ///
+    /// let emulator = AiutaEmulator::jwt("sub_1", "my-jwt-key", "my-jwt-secret").start().await?;
+    /// let answer: serde_json::Value = reqwest::Client::new()
+    ///     .post(emulator.jwt_backend_url())
+    ///     .json(&serde_json::json!({ "uploaded_image_id": "img_1" }))
+    ///     .send()
+    ///     .await?
+    ///     .json()
+    ///     .await?;
+    /// assert_eq!(answer["type"], "jwt");
+    /// assert_eq!(emulator.jwts_minted(), 1);
+    /// assert_eq!(emulator.minted_params()[0].get("uploaded_image_id"), Some("img_1"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn minted_params(&self) -> Vec<JwtParams> {
         self.state.log().minted.clone()
     }
@@ -207,6 +332,28 @@ impl AiutaEmulator {
     /// A minter whose tokens this emulator accepts (JWT scheme only): to build tokens by hand
     /// in a test, expired ones among them (see
     /// [`JwtMinter::mint_at`](crate::mint::JwtMinter::mint_at)).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::{Duration, SystemTime};
+    /// use reqwest_aiuta_auth::testing::AiutaEmulator;
+    ///
+    /// let emulator = AiutaEmulator::jwt("sub_1", "my-jwt-key", "my-jwt-secret").start().await?;
+    /// let body = serde_json::json!({ "uploaded_image_id": "img_1", "sku_id": "sku_1" });
+    /// let params = reqwest_aiuta_auth::JwtParams::from(body.as_object().unwrap().clone());
+    /// let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    /// let stale = emulator.minter().unwrap().mint_at(&params, an_hour_ago)?;
+    /// let answer = reqwest::Client::new()
+    ///     .post(format!("{}/sku_images_operations", emulator.try_on_url()))
+    ///     .bearer_auth(stale)
+    ///     .json(&body)
+    ///     .send()
+    ///     .await?;
+    /// assert_eq!(answer.status(), 401);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn minter(&self) -> Option<&JwtMinter> {
         self.state.minter.as_ref()
     }
