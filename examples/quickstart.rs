@@ -185,7 +185,9 @@ fn required_var(name: &str) -> BoxResult<String> {
 }
 
 fn traced_client(auth: AiutaAuthMiddleware, transcript: &Transcript) -> ClientWithMiddleware {
+    // A redirect to another origin would carry x-api-key or x-user-id along: refuse it.
     let http = reqwest::Client::builder()
+        .redirect(reqwest_aiuta_auth::redirect::same_origin())
         .timeout(REQUEST_TIMEOUT)
         .build()
         .expect("a client with a timeout builds");
