@@ -126,7 +126,13 @@ impl JwtAuth {
         }
         let params = JwtParams::from_request(request);
         let key: Arc<str> = params.canonical_key().into();
-        let token = cache.get_or_fetch(key, || inner.fetch(&params)).await?;
+        // The fetch owns what it needs, so that it can outlive the call that started it.
+        let fetch = || {
+            let inner = Arc::clone(&self.inner);
+            let params = params.clone();
+            async move { inner.fetch(&params).await }
+        };
+        let token = cache.get_or_fetch(key, fetch).await?;
         cache.alias_raw(raw, &token);
         Ok(token.credential())
     }

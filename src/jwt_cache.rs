@@ -1,20 +1,22 @@
 //! The JWT cache: one token per set of call parameters, fetched once however many calls want it.
 //!
 //! Two maps sit in front of the provider:
-//! - `by_params`, keyed by the canonical form of the parameters, owns the tokens and coalesces
-//!   concurrent fetches of one key (moka's `try_get_with`, which survives the leading call being
-//!   dropped);
+//! - `by_params`, keyed by the canonical form of the parameters, owns the tokens; concurrent
+//!   calls for a key that is not there share one fetch (`in_flight`), which goes on when the call
+//!   that started it is dropped, and is dropped itself only with the last call waiting for it;
 //! - `by_raw`, keyed by a hash of the request's raw query and body bytes, lets a repeated call
 //!   find its token without parsing its JSON body.
 //!
 //! Freshness is judged here, on tokio's clock, so that tests can drive it; moka's own expiry only
 //! frees memory and makes expired tokens the first to go.
 
+use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use futures_util::future::{BoxFuture, FutureExt, Shared};
 use moka::Expiry;
 use moka::ops::compute::Op;
 use tokio::time::Instant;
@@ -119,10 +121,18 @@ impl Expiry<u64, Arc<RawAlias>> for UntilStale {
 /// How often a call looks again when it keeps finding tokens that other calls left stale.
 const MAX_LOOKUPS: usize = 3;
 
+/// A fetch under way, shared by the calls that wait for it.
+type SharedFetch = Shared<BoxFuture<'static, Result<Arc<CachedToken>, AuthError>>>;
+
+type InFlight = Mutex<HashMap<Arc<str>, SharedFetch>>;
+
 pub(crate) struct TokenCache {
     by_params: moka::future::Cache<Arc<str>, Arc<CachedToken>>,
     by_raw: moka::sync::Cache<u64, Arc<RawAlias>>,
     raw_hasher: RandomState,
+    /// The fetch under way for each key that has one. Only ever locked for a lookup or an
+    /// insertion, never across an await.
+    in_flight: Arc<InFlight>,
 }
 
 impl TokenCache {
@@ -138,6 +148,7 @@ impl TokenCache {
                 .expire_after(UntilStale)
                 .build(),
             raw_hasher: RandomState::new(),
+            in_flight: Arc::default(),
         }
     }
 
@@ -178,7 +189,7 @@ impl TokenCache {
         fetch: impl Fn() -> F,
     ) -> Result<Arc<CachedToken>, AuthError>
     where
-        F: Future<Output = Result<Arc<CachedToken>, AuthError>>,
+        F: Future<Output = Result<Arc<CachedToken>, AuthError>> + Send + 'static,
     {
         let started = Instant::now();
         for _ in 0..MAX_LOOKUPS {
@@ -188,11 +199,10 @@ impl TokenCache {
                 }
                 self.evict(&key, &token).await;
             }
-            let token = self
-                .by_params
-                .try_get_with(key.clone(), fetch())
-                .await
-                .map_err(|shared| AuthError::clone(&shared))?;
+            let Some(shared) = self.join_or_start(&key, &fetch) else {
+                continue; // a token was stored since the lookup above
+            };
+            let token = Waiter::new(&self.in_flight, &key, shared).wait().await?;
             let fresh = token.is_fresh(Instant::now());
             if fresh || token.fetched_at >= started {
                 if !fresh {
@@ -200,10 +210,49 @@ impl TokenCache {
                 }
                 return Ok(token);
             }
-            // A token fetched before this call began, and stale by now: drop it, look again.
-            self.evict(&key, &token).await;
+            // A token fetched before this call began, and stale by now: look again.
         }
         fetch().await
+    }
+
+    /// The fetch under way for `key`, or a new one; `None` when a token for `key` was stored
+    /// since the caller looked.
+    fn join_or_start<F>(&self, key: &Arc<str>, fetch: &impl Fn() -> F) -> Option<SharedFetch>
+    where
+        F: Future<Output = Result<Arc<CachedToken>, AuthError>> + Send + 'static,
+    {
+        let mut in_flight = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(shared) = in_flight.get(key) {
+            return Some(shared.clone());
+        }
+        // A fetch stores its token before it leaves `in_flight`, so no token is missed here.
+        if self.by_params.contains_key(key) {
+            return None;
+        }
+        let (by_params, registry, key_owned) = (
+            self.by_params.clone(),
+            Arc::clone(&self.in_flight),
+            key.clone(),
+        );
+        let call = fetch();
+        let shared = async move {
+            let result = call.await;
+            if let Ok(token) = &result
+                && token.is_fresh(Instant::now())
+            {
+                by_params.insert(key_owned.clone(), token.clone()).await;
+            }
+            let mut in_flight = registry.lock().unwrap_or_else(PoisonError::into_inner);
+            in_flight.remove(&key_owned);
+            result
+        }
+        .boxed()
+        .shared();
+        in_flight.insert(key.clone(), shared.clone());
+        Some(shared)
     }
 
     /// Removes `token` from under `key`, unless another token has replaced it already.
@@ -229,5 +278,58 @@ impl TokenCache {
             .iter()
             .filter(|(_, token)| token.is_fresh(now))
             .count() as u64
+    }
+}
+
+/// One call's share of a fetch under way.
+///
+/// Dropped before the fetch ends (its call was cancelled), the last waiter takes the fetch out
+/// of `in_flight`, which drops it: no fetch runs on for no one, and no entry is left behind.
+struct Waiter<'a> {
+    in_flight: &'a InFlight,
+    key: &'a Arc<str>,
+    fetch: Option<SharedFetch>,
+}
+
+impl<'a> Waiter<'a> {
+    fn new(in_flight: &'a InFlight, key: &'a Arc<str>, fetch: SharedFetch) -> Self {
+        Waiter {
+            in_flight,
+            key,
+            fetch: Some(fetch),
+        }
+    }
+
+    async fn wait(mut self) -> Result<Arc<CachedToken>, AuthError> {
+        let Some(fetch) = self.fetch.as_mut() else {
+            unreachable!("a waiter is made with its fetch")
+        };
+        let result = fetch.await;
+        self.fetch = None;
+        result
+    }
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        let Some(fetch) = self.fetch.take() else {
+            return;
+        };
+        let mut in_flight = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Handles are cloned and dropped under the lock, so the count is exact: when only
+        // `in_flight` and this waiter hold the fetch, no call is left to finish it.
+        let last = fetch.strong_count() == Some(2)
+            && in_flight
+                .get(self.key)
+                .is_some_and(|entry| entry.ptr_eq(&fetch));
+        if last {
+            in_flight.remove(self.key);
+        }
+        // In this order: the handle goes while the lock is held.
+        drop(fetch);
+        drop(in_flight);
     }
 }
