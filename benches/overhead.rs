@@ -1,0 +1,174 @@
+//! What the middleware adds to a request, without the network.
+//!
+//! Each chain ends in [`Answer`], which answers at once; the baseline chain has, instead of
+//! `AiutaAuthMiddleware`, a middleware that sets the same header by hand. Criterion times each
+//! chain; then an interleaved pass (by hand, middleware, by hand again, in rotating order) gives
+//! the added nanoseconds and the ratio, with an A/A ratio that shows the noise.
+//!
+//! `cargo bench --bench overhead` (add `-- --quick` for a first look).
+
+mod common;
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use common::{Answer, Path, chain, median};
+use criterion::Criterion;
+use reqwest::Url;
+use reqwest_middleware::ClientWithMiddleware;
+
+/// The added time per request each path must stay under (issue 5).
+fn goal_ns(path: Path) -> f64 {
+    match path {
+        Path::JwtMandatory => 1000.0,
+        Path::ApiKey | Path::JwtOptional | Path::OffList => 200.0,
+    }
+}
+
+struct Setup {
+    path: Path,
+    url: Url,
+    by_hand: ClientWithMiddleware,
+    middleware: ClientWithMiddleware,
+    by_hand_again: ClientWithMiddleware,
+}
+
+impl Setup {
+    fn new(path: Path, runtime: &tokio::runtime::Runtime) -> Self {
+        let token = common::jwt(0);
+        let base = match path {
+            Path::OffList => "https://cdn.example.com",
+            Path::ApiKey | Path::JwtOptional | Path::JwtMandatory => "https://api.aiuta.com",
+        };
+        let client = reqwest::Client::new();
+        let setup = Setup {
+            path,
+            url: path.url(base),
+            by_hand: chain(client.clone(), path.by_hand(&token), Some(Answer)),
+            middleware: chain(client.clone(), path.middleware(None, &token), Some(Answer)),
+            by_hand_again: chain(client, path.by_hand(&token), Some(Answer)),
+        };
+        // Fills the JWT cache, so that the timed calls find their token.
+        runtime.block_on(send(&setup.middleware, path, &setup.url));
+        setup
+    }
+}
+
+async fn send(client: &ClientWithMiddleware, path: Path, url: &Url) {
+    let response = path.request(client, url).send().await.unwrap();
+    black_box(response);
+}
+
+async fn time(client: &ClientWithMiddleware, path: Path, url: &Url, iters: u64) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iters {
+        send(client, path, url).await;
+    }
+    start.elapsed()
+}
+
+fn criterion_benches(criterion: &mut Criterion, runtime: &tokio::runtime::Runtime, s: &Setup) {
+    let mut group = criterion.benchmark_group(format!("overhead/{}", s.path.name()));
+    for (name, client) in [("by_hand", &s.by_hand), ("middleware", &s.middleware)] {
+        group.bench_function(name, |b| {
+            b.to_async(runtime)
+                .iter_custom(|iters| time(client, s.path, &s.url, iters));
+        });
+    }
+    group.finish();
+}
+
+/// Nanoseconds per request of the three chains, interleaved round by round.
+struct Pass {
+    by_hand: Vec<f64>,
+    middleware: Vec<f64>,
+    by_hand_again: Vec<f64>,
+}
+
+fn interleaved(runtime: &tokio::runtime::Runtime, s: &Setup, rounds: usize, batch: u64) -> Pass {
+    let mut pass = Pass {
+        by_hand: Vec::new(),
+        middleware: Vec::new(),
+        by_hand_again: Vec::new(),
+    };
+    let chains = [&s.by_hand, &s.middleware, &s.by_hand_again];
+    runtime.block_on(async {
+        for chain in chains {
+            time(chain, s.path, &s.url, batch).await; // warm-up
+        }
+        for round in 0..rounds {
+            let mut ns = [0.0; 3];
+            for step in 0..3 {
+                let which = (round + step) % 3;
+                let elapsed = time(chains[which], s.path, &s.url, batch).await;
+                ns[which] = elapsed.as_nanos() as f64 / batch as f64;
+            }
+            pass.by_hand.push(ns[0]);
+            pass.middleware.push(ns[1]);
+            pass.by_hand_again.push(ns[2]);
+        }
+    });
+    pass
+}
+
+fn summary(runtime: &tokio::runtime::Runtime, setups: &[Setup], quick: bool) {
+    let (rounds, batch) = if quick { (9, 5_000) } else { (31, 20_000) };
+    println!();
+    println!(
+        "Added cost per request, no network ({rounds} interleaved rounds of {batch} requests)"
+    );
+    println!(
+        "{:<22} {:>10} {:>11} {:>9} {:>8} {:>8} {:>7}  verdict",
+        "path", "by hand", "middleware", "added", "ratio", "A/A", "goal"
+    );
+    for s in setups {
+        let mut pass = interleaved(runtime, s, rounds, batch);
+        let mut added: Vec<f64> = (pass.middleware.iter().zip(&pass.by_hand))
+            .map(|(m, h)| m - h)
+            .collect();
+        let mut ratio: Vec<f64> = (pass.middleware.iter().zip(&pass.by_hand))
+            .map(|(m, h)| m / h)
+            .collect();
+        let mut noise: Vec<f64> = (pass.by_hand_again.iter().zip(&pass.by_hand))
+            .map(|(a, h)| a / h)
+            .collect();
+        let added = median(&mut added);
+        let goal = goal_ns(s.path);
+        println!(
+            "{:<22} {:>7.0} ns {:>8.0} ns {:>6.0} ns {:>8.3} {:>8.3} {:>4} ns  {}",
+            s.path.name(),
+            median(&mut pass.by_hand),
+            median(&mut pass.middleware),
+            added,
+            median(&mut ratio),
+            median(&mut noise),
+            goal,
+            if added < goal { "met" } else { "MISSED" },
+        );
+    }
+    println!("added = median over rounds of (middleware - by hand); ratio = middleware / by hand;");
+    println!("A/A = by hand / by hand, measured the same way: the noise of the machine.");
+}
+
+fn main() {
+    let quick = common::quick();
+    let mut criterion = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let setups: Vec<Setup> = Path::ALL
+        .into_iter()
+        .map(|path| Setup::new(path, &runtime))
+        .collect();
+    for setup in &setups {
+        criterion_benches(&mut criterion, &runtime, setup);
+    }
+    criterion.final_summary();
+    if !common::listing_or_testing() {
+        summary(&runtime, &setups, quick);
+    }
+}
