@@ -3,6 +3,7 @@
 mod cache;
 mod emulator;
 mod errors;
+mod faults;
 mod hosts;
 mod jwt_backend;
 mod mint;
