@@ -12,5 +12,6 @@ mod redirect;
 mod routing;
 mod schemes;
 mod secrets;
+mod soak;
 mod support;
 mod unauthorized;
