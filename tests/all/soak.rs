@@ -87,7 +87,7 @@ impl JwtProvider for FlakyProvider {
         let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         // Let concurrent calls for the same parameters pile up on this fetch.
         tokio::time::sleep(Duration::from_millis(2)).await;
-        if call % FAIL_EVERY == 0 {
+        if call.is_multiple_of(FAIL_EVERY) {
             self.failures.fetch_add(1, Ordering::SeqCst);
             return Err("the shop's backend is having a bad moment".into());
         }
