@@ -8,6 +8,7 @@ mod hosts;
 mod jwt_backend;
 mod mint;
 mod params;
+mod properties;
 mod redirect;
 mod routing;
 mod schemes;
