@@ -4,8 +4,8 @@
 //! - `by_params`, keyed by the canonical form of the parameters, owns the tokens; concurrent
 //!   calls for a key that is not there share one fetch (`in_flight`), which goes on when the call
 //!   that started it is dropped, and is dropped itself only with the last call waiting for it;
-//! - `by_raw`, keyed by a hash of the request's raw query and body bytes, lets a repeated call
-//!   find its token without parsing its JSON body.
+//! - `by_raw`, a fixed table indexed by a hash of the request's raw query and body bytes, lets a
+//!   repeated call find its token without parsing its JSON body, and without a lock.
 //!
 //! Freshness is judged here, on tokio's clock, so that tests can drive it; moka's own expiry only
 //! frees memory and makes expired tokens the first to go.
@@ -13,9 +13,10 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use moka::Expiry;
 use moka::ops::compute::Op;
@@ -63,12 +64,14 @@ impl CachedToken {
     }
 }
 
-/// A raw-bytes alias of a cached token: the request's query and body, kept to rule out hash
-/// collisions.
+/// A raw-bytes alias of a cached token: the hash of the request's query and body, and the bytes
+/// themselves to rule out collisions. The token is owned by `by_params`: once it is dropped
+/// there, the alias serves no one.
 struct RawAlias {
+    hash: u64,
     query: Box<str>,
     body: Option<Box<[u8]>>,
-    token: Arc<CachedToken>,
+    token: Weak<CachedToken>,
 }
 
 /// The raw parts of a request that determine its parameters.
@@ -88,8 +91,8 @@ impl RawKey<'_> {
 }
 
 impl RawAlias {
-    fn matches(&self, raw: RawKey<'_>) -> bool {
-        *self.query == *raw.query && self.body.as_deref() == raw.body
+    fn matches(&self, hash: u64, raw: RawKey<'_>) -> bool {
+        self.hash == hash && *self.query == *raw.query && self.body.as_deref() == raw.body
     }
 }
 
@@ -107,16 +110,9 @@ impl Expiry<Arc<str>, Arc<CachedToken>> for UntilStale {
     }
 }
 
-impl Expiry<u64, Arc<RawAlias>> for UntilStale {
-    fn expire_after_create(
-        &self,
-        _key: &u64,
-        alias: &Arc<RawAlias>,
-        _created_at: std::time::Instant,
-    ) -> Option<Duration> {
-        Some(alias.token.time_to_live())
-    }
-}
+/// The most slots `by_raw` has (it is allocated whole, 8 bytes a slot). Past it, calls whose
+/// hashes collide fall back to parsing their parameters.
+const MAX_RAW_SLOTS: usize = 1 << 16;
 
 /// How often a call looks again when it keeps finding tokens that other calls left stale.
 const MAX_LOOKUPS: usize = 3;
@@ -128,7 +124,9 @@ type InFlight = Mutex<HashMap<Arc<str>, SharedFetch>>;
 
 pub(crate) struct TokenCache {
     by_params: moka::future::Cache<Arc<str>, Arc<CachedToken>>,
-    by_raw: moka::sync::Cache<u64, Arc<RawAlias>>,
+    /// One alias per slot, the slot chosen by the low bits of the raw hash; a new alias takes the
+    /// place of the one there. Bounded by construction, read without a lock.
+    by_raw: Box<[ArcSwapOption<RawAlias>]>,
     raw_hasher: RandomState,
     /// The fetch under way for each key that has one. Only ever locked for a lookup or an
     /// insertion, never across an await.
@@ -143,10 +141,9 @@ impl TokenCache {
                 .max_capacity(capacity)
                 .expire_after(UntilStale)
                 .build(),
-            by_raw: moka::sync::Cache::builder()
-                .max_capacity(capacity)
-                .expire_after(UntilStale)
-                .build(),
+            by_raw: (0..max_cached.clamp(1, MAX_RAW_SLOTS).next_power_of_two())
+                .map(|_| ArcSwapOption::empty())
+                .collect(),
             raw_hasher: RandomState::new(),
             in_flight: Arc::default(),
         }
@@ -160,10 +157,18 @@ impl TokenCache {
     }
 
     /// A fresh token for a request whose raw parts are `raw`, if one is cached: no parsing, no
-    /// allocation, no lock held across a fetch.
+    /// allocation, no lock.
     pub(crate) fn get_raw(&self, raw: RawKey<'_>) -> Option<Arc<CachedToken>> {
-        let alias = self.by_raw.get(&self.raw_hash(raw))?;
-        (alias.matches(raw) && alias.token.is_fresh(Instant::now())).then(|| alias.token.clone())
+        let hash = self.raw_hash(raw);
+        let slot = self.raw_slot(hash).load();
+        let alias = slot.as_ref().filter(|alias| alias.matches(hash, raw))?;
+        let token = alias.token.upgrade()?;
+        token.is_fresh(Instant::now()).then_some(token)
+    }
+
+    fn raw_slot(&self, hash: u64) -> &ArcSwapOption<RawAlias> {
+        // The table's length is a power of two.
+        &self.by_raw[hash as usize & (self.by_raw.len() - 1)]
     }
 
     /// Remembers that requests with raw parts `raw` are served by `token`.
@@ -171,12 +176,14 @@ impl TokenCache {
         if !token.is_fresh(Instant::now()) {
             return;
         }
+        let hash = self.raw_hash(raw);
         let alias = RawAlias {
+            hash,
             query: raw.query.into(),
             body: raw.body.map(Into::into),
-            token: token.clone(),
+            token: Arc::downgrade(token),
         };
-        self.by_raw.insert(self.raw_hash(raw), Arc::new(alias));
+        self.raw_slot(hash).store(Some(Arc::new(alias)));
     }
 
     /// The token for `key`: a fresh cached one, or the result of one `fetch` shared by every
@@ -272,7 +279,6 @@ impl TokenCache {
     /// expired entries, about a second later.
     pub(crate) async fn len(&self) -> u64 {
         self.by_params.run_pending_tasks().await;
-        self.by_raw.run_pending_tasks();
         let now = Instant::now();
         self.by_params
             .iter()
