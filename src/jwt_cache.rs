@@ -11,7 +11,7 @@
 //! frees memory and makes expired tokens the first to go.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
@@ -127,7 +127,9 @@ pub(crate) struct TokenCache {
     /// One alias per slot, the slot chosen by the low bits of the raw hash; a new alias takes the
     /// place of the one there. Bounded by construction, read without a lock.
     by_raw: Box<[ArcSwapOption<RawAlias>]>,
-    raw_hasher: RandomState,
+    /// foldhash rather than SipHash: a hit hashes the whole body, and a collision costs only a
+    /// miss (the alias compares the bytes), so speed matters more than flooding resistance.
+    raw_hasher: foldhash::fast::RandomState,
     /// The fetch under way for each key that has one. Only ever locked for a lookup or an
     /// insertion, never across an await.
     in_flight: Arc<InFlight>,
@@ -144,7 +146,7 @@ impl TokenCache {
             by_raw: (0..max_cached.clamp(1, MAX_RAW_SLOTS).next_power_of_two())
                 .map(|_| ArcSwapOption::empty())
                 .collect(),
-            raw_hasher: RandomState::new(),
+            raw_hasher: foldhash::fast::RandomState::default(),
             in_flight: Arc::default(),
         }
     }
