@@ -115,15 +115,23 @@ impl JwtAuth {
     }
 
     async fn mandatory(&self, request: &reqwest::Request) -> Result<Credential, AuthError> {
+        if let Some(cache) = &self.inner.cache
+            && let Some(token) = cache.get_raw(RawKey::of(request))
+        {
+            return Ok(token.credential());
+        }
+        // Boxed: the fetch path's future is large, and a cache hit should not allocate it.
+        Box::pin(self.fetch_for(request)).await
+    }
+
+    /// The credential for a mandatory call that found no token under its raw bytes.
+    async fn fetch_for(&self, request: &reqwest::Request) -> Result<Credential, AuthError> {
         let inner = &*self.inner;
         let Some(cache) = &inner.cache else {
             let params = JwtParams::from_request(request);
             return Ok(inner.fetch(&params).await?.credential());
         };
         let raw = RawKey::of(request);
-        if let Some(token) = cache.get_raw(raw) {
-            return Ok(token.credential());
-        }
         let params = JwtParams::from_request(request);
         let key: Arc<str> = params.canonical_key().into();
         // The fetch owns what it needs, so that it can outlive the call that started it.

@@ -124,8 +124,9 @@ impl Middleware for AiutaAuthMiddleware {
             .credential(requirement, &request)
             .await
             .map_err(AuthError::into_middleware_error)?;
+        // Boxed, to keep this future under the size the allocator serves from its fast path.
         let retry = match credential.is_bearer() && self.inner.retry_unauthorized {
-            true => request.try_clone(),
+            true => request.try_clone().map(Box::new),
             false => None,
         };
         let applied = credential.apply(request.headers_mut());
@@ -140,11 +141,30 @@ impl Middleware for AiutaAuthMiddleware {
             return Ok(response);
         }
         source.rejected(&credential);
-        let Some(mut retry) = retry else {
+        let Some(retry) = retry else {
             tracing::debug!(credential = ?credential.kind, "401; not retried");
             return Ok(response);
         };
+        // The 401's connection goes back to the pool before the retry needs one.
+        drop(response);
+        // Boxed: a rare path, whose state would otherwise weigh on every request's future.
+        Box::pin(self.send_again(requirement, retry, sent_to, extensions, next)).await
+    }
+}
+
+impl AiutaAuthMiddleware {
+    /// Sends `retry` once more, with a credential fetched after the API answered 401.
+    async fn send_again(
+        &self,
+        requirement: AuthRequirement,
+        retry: Box<reqwest::Request>,
+        sent_to: Option<SentTo<'_>>,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
         tracing::debug!("401 to a bearer token; retrying once with a new one");
+        let mut retry = *retry;
+        let source = &*self.inner.source;
         let credential = source
             .credential(requirement, &retry)
             .await
