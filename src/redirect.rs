@@ -45,7 +45,8 @@ pub const MAX_REDIRECTS: usize = 10;
 /// ```
 pub fn same_origin() -> Policy {
     Policy::custom(|attempt| {
-        // `previous` starts with the request's own URL, so it holds one URL per hop so far.
+        // `previous` holds the request's URL and every URL followed since: this is redirect
+        // number `previous.len()`.
         let previous = attempt.previous();
         if previous.len() > MAX_REDIRECTS {
             return attempt.error(TooManyRedirects);
