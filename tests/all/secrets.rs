@@ -85,7 +85,8 @@ pub fn capture_logs() -> (Logs, Capturing) {
             .with_span_events(FmtSpan::FULL)
             .with_writer(PerThread)
             .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber");
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("capture_logs installs the test binary's only global subscriber");
     });
     let logs = Logs::default();
     let previous = CAPTURE.with(|capture| capture.replace(Some(logs.clone())));
