@@ -29,6 +29,14 @@ impl ApiKeyAuth {
             credential: Credential::api_key(api_key)?,
         })
     }
+
+    /// The credential for `request`, always ready: none if the caller set the key himself.
+    pub(crate) fn ready_credential(&self, request: &reqwest::Request) -> Credential {
+        if request.headers().contains_key(X_API_KEY) {
+            return Credential::none();
+        }
+        self.credential.clone()
+    }
 }
 
 #[async_trait::async_trait]
@@ -38,10 +46,7 @@ impl CredentialSource for ApiKeyAuth {
         _requirement: AuthRequirement,
         request: &reqwest::Request,
     ) -> Result<Credential, AuthError> {
-        if request.headers().contains_key(X_API_KEY) {
-            return Ok(Credential::none());
-        }
-        Ok(self.credential.clone())
+        Ok(self.ready_credential(request))
     }
 }
 

@@ -114,14 +114,29 @@ impl JwtAuth {
         }
     }
 
-    async fn mandatory(&self, request: &reqwest::Request) -> Result<Credential, AuthError> {
-        if let Some(cache) = &self.inner.cache
-            && let Some(token) = cache.get_raw(RawKey::of(request))
-        {
-            return Ok(token.credential());
+    /// The credential for `request` if it is ready without waiting (a subscription id, a JWT
+    /// found under the request's raw bytes, or none when the caller set the header himself);
+    /// `None` when a JWT must be looked up by parameters or fetched.
+    pub(crate) fn ready_credential(
+        &self,
+        requirement: AuthRequirement,
+        request: &reqwest::Request,
+    ) -> Option<Credential> {
+        match requirement {
+            AuthRequirement::Optional if request.headers().contains_key(X_USER_ID) => {
+                Some(Credential::none())
+            }
+            AuthRequirement::Optional => Some(self.inner.subscription.clone()),
+            AuthRequirement::Mandatory
+                if request.headers().contains_key(http::header::AUTHORIZATION) =>
+            {
+                Some(Credential::none())
+            }
+            AuthRequirement::Mandatory => {
+                let token = self.inner.cache.as_ref()?.get_raw(RawKey::of(request))?;
+                Some(token.credential())
+            }
         }
-        // Boxed: the fetch path's future is large, and a cache hit should not allocate it.
-        Box::pin(self.fetch_for(request)).await
     }
 
     /// The credential for a mandatory call that found no token under its raw bytes.
@@ -201,17 +216,10 @@ impl CredentialSource for JwtAuth {
         requirement: AuthRequirement,
         request: &reqwest::Request,
     ) -> Result<Credential, AuthError> {
-        match requirement {
-            AuthRequirement::Optional if request.headers().contains_key(X_USER_ID) => {
-                Ok(Credential::none())
-            }
-            AuthRequirement::Optional => Ok(self.inner.subscription.clone()),
-            AuthRequirement::Mandatory
-                if request.headers().contains_key(http::header::AUTHORIZATION) =>
-            {
-                Ok(Credential::none())
-            }
-            AuthRequirement::Mandatory => self.mandatory(request).await,
+        match self.ready_credential(requirement, request) {
+            Some(credential) => Ok(credential),
+            // Boxed: the fetch path's future is large, and a ready answer should not allocate it.
+            None => Box::pin(self.fetch_for(request)).await,
         }
     }
 

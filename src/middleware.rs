@@ -1,3 +1,4 @@
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
@@ -5,7 +6,7 @@ use http::{Extensions, StatusCode};
 use reqwest_middleware::{Middleware, Next};
 
 use crate::redirect::SentTo;
-use crate::{AuthError, AuthRequirement, CredentialSource};
+use crate::{ApiKeyAuth, AuthError, AuthRequirement, Credential, CredentialSource, JwtAuth};
 
 /// The host credentials go to unless more are allowed with
 /// [`AiutaAuthMiddlewareBuilder::allow_host`].
@@ -44,6 +45,7 @@ pub struct AiutaAuthMiddleware {
 
 struct Inner {
     source: Box<dyn CredentialSource>,
+    ready: Ready,
     allowed_hosts: Box<[String]>,
     default_requirement: Option<AuthRequirement>,
     retry_unauthorized: bool,
@@ -59,6 +61,7 @@ impl AiutaAuthMiddleware {
     /// Starts configuring the middleware.
     pub fn builder(source: impl CredentialSource) -> AiutaAuthMiddlewareBuilder {
         AiutaAuthMiddlewareBuilder {
+            ready: Ready::of(&source),
             source: Box::new(source),
             allowed_hosts: vec![DEFAULT_ALLOWED_HOST.to_owned()],
             default_requirement: None,
@@ -120,10 +123,13 @@ impl Middleware for AiutaAuthMiddleware {
             }
         };
         let source = &*self.inner.source;
-        let credential = source
-            .credential(requirement, &request)
-            .await
-            .map_err(AuthError::into_middleware_error)?;
+        let credential = match self.inner.ready.credential(requirement, &request) {
+            Some(credential) => credential,
+            None => source
+                .credential(requirement, &request)
+                .await
+                .map_err(AuthError::into_middleware_error)?,
+        };
         // Boxed, to keep this future under the size the allocator serves from its fast path.
         let retry = match credential.is_bearer() && self.inner.retry_unauthorized {
             true => request.try_clone().map(Box::new),
@@ -209,6 +215,7 @@ impl fmt::Debug for AiutaAuthMiddleware {
 #[must_use]
 pub struct AiutaAuthMiddlewareBuilder {
     source: Box<dyn CredentialSource>,
+    ready: Ready,
     allowed_hosts: Vec<String>,
     default_requirement: Option<AuthRequirement>,
     retry_unauthorized: bool,
@@ -247,6 +254,7 @@ impl AiutaAuthMiddlewareBuilder {
         AiutaAuthMiddleware {
             inner: Arc::new(Inner {
                 source: self.source,
+                ready: self.ready,
                 allowed_hosts: self.allowed_hosts.into_boxed_slice(),
                 default_requirement: self.default_requirement,
                 retry_unauthorized: self.retry_unauthorized,
@@ -262,6 +270,39 @@ impl fmt::Debug for AiutaAuthMiddlewareBuilder {
             .field("default_requirement", &self.default_requirement)
             .field("retry_unauthorized", &self.retry_unauthorized)
             .finish_non_exhaustive()
+    }
+}
+
+/// The crate's own sources, whose credential is often ready at once (an API key, a subscription
+/// id, a cached JWT): the middleware takes it directly, without boxing a future through
+/// [`CredentialSource::credential`], which gives the same answer.
+enum Ready {
+    ApiKey(ApiKeyAuth),
+    Jwt(JwtAuth),
+    Other,
+}
+
+impl Ready {
+    fn of(source: &dyn Any) -> Self {
+        if let Some(api_key) = source.downcast_ref::<ApiKeyAuth>() {
+            Ready::ApiKey(api_key.clone())
+        } else if let Some(jwt) = source.downcast_ref::<JwtAuth>() {
+            Ready::Jwt(jwt.clone())
+        } else {
+            Ready::Other
+        }
+    }
+
+    fn credential(
+        &self,
+        requirement: AuthRequirement,
+        request: &reqwest::Request,
+    ) -> Option<Credential> {
+        match self {
+            Ready::ApiKey(api_key) => Some(api_key.ready_credential(request)),
+            Ready::Jwt(jwt) => jwt.ready_credential(requirement, request),
+            Ready::Other => None,
+        }
     }
 }
 
