@@ -3,7 +3,7 @@
 //! Each chain ends in [`Answer`], which answers at once; the baseline chain has, instead of
 //! `AiutaAuthMiddleware`, a middleware that sets the same header by hand. Criterion times each
 //! chain; then an interleaved pass (by hand, middleware, by hand again, in rotating order) gives
-//! the added nanoseconds and the ratio, with an A/A ratio that shows the noise.
+//! the added nanoseconds of thread CPU time and the ratio, with an A/A ratio that shows the noise.
 //!
 //! `cargo bench --bench overhead` (add `-- --quick` for a first look).
 
@@ -67,6 +67,16 @@ async fn time(client: &ClientWithMiddleware, path: Path, url: &Url, iters: u64) 
     start.elapsed()
 }
 
+/// Like [`time`], in CPU time of this thread: on shared cores, the time other processes take
+/// the core away is not counted.
+async fn cpu_time(client: &ClientWithMiddleware, path: Path, url: &Url, iters: u64) -> Duration {
+    let start = common::thread_cpu_time();
+    for _ in 0..iters {
+        send(client, path, url).await;
+    }
+    common::thread_cpu_time() - start
+}
+
 fn criterion_benches(criterion: &mut Criterion, runtime: &tokio::runtime::Runtime, s: &Setup) {
     let mut group = criterion.benchmark_group(format!("overhead/{}", s.path.name()));
     for (name, client) in [("by_hand", &s.by_hand), ("middleware", &s.middleware)] {
@@ -94,13 +104,13 @@ fn interleaved(runtime: &tokio::runtime::Runtime, s: &Setup, rounds: usize, batc
     let chains = [&s.by_hand, &s.middleware, &s.by_hand_again];
     runtime.block_on(async {
         for chain in chains {
-            time(chain, s.path, &s.url, batch).await; // warm-up
+            cpu_time(chain, s.path, &s.url, batch).await; // warm-up
         }
         for round in 0..rounds {
             let mut ns = [0.0; 3];
             for step in 0..3 {
                 let which = (round + step) % 3;
-                let elapsed = time(chains[which], s.path, &s.url, batch).await;
+                let elapsed = cpu_time(chains[which], s.path, &s.url, batch).await;
                 ns[which] = elapsed.as_nanos() as f64 / batch as f64;
             }
             pass.by_hand.push(ns[0]);
@@ -115,7 +125,8 @@ fn summary(runtime: &tokio::runtime::Runtime, setups: &[Setup], quick: bool) {
     let (rounds, batch) = if quick { (9, 5_000) } else { (31, 20_000) };
     println!();
     println!(
-        "Added cost per request, no network ({rounds} interleaved rounds of {batch} requests)"
+        "Added cost per request, no network, in thread CPU time ({rounds} interleaved rounds \
+         of {batch} requests)"
     );
     println!(
         "{:<22} {:>10} {:>11} {:>9} {:>8} {:>8} {:>7}  verdict",
@@ -150,7 +161,36 @@ fn summary(runtime: &tokio::runtime::Runtime, setups: &[Setup], quick: bool) {
     println!("A/A = by hand / by hand, measured the same way: the noise of the machine.");
 }
 
+/// `AIUTA_BENCH_PROFILE=<path>/<by_hand|middleware>:<requests>` sends that many requests and
+/// exits, for a profiler (`perf record`, `valgrind --tool=callgrind`) to watch.
+const PROFILE_ENV: &str = "AIUTA_BENCH_PROFILE";
+
+fn profile(spec: &str) {
+    let usage = "AIUTA_BENCH_PROFILE=<path>/<by_hand|middleware>:<requests>";
+    let (name, count) = spec.rsplit_once(':').expect(usage);
+    let (path, variant) = name.split_once('/').expect(usage);
+    let path = Path::ALL
+        .into_iter()
+        .find(|p| p.name() == path)
+        .expect(usage);
+    let requests: u64 = count.parse().expect(usage);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let setup = Setup::new(path, &runtime);
+    let client = match variant {
+        "by_hand" => &setup.by_hand,
+        "middleware" => &setup.middleware,
+        _ => panic!("{usage}"),
+    };
+    runtime.block_on(time(client, path, &setup.url, requests));
+}
+
 fn main() {
+    if let Ok(spec) = std::env::var(PROFILE_ENV) {
+        return profile(&spec);
+    }
     let quick = common::quick();
     let mut criterion = Criterion::default()
         .warm_up_time(Duration::from_secs(1))

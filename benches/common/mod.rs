@@ -196,6 +196,18 @@ pub fn chain(
     }
 }
 
+/// CPU time of the calling thread (`CLOCK_THREAD_CPUTIME_ID`).
+pub fn thread_cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec it is given.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    assert_eq!(status, 0);
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
 /// The median of `values` (which it sorts).
 pub fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
