@@ -105,15 +105,18 @@ pub enum Path {
     JwtOptional,
     /// JWT scheme, a try-on start with a ~200-byte body, its token cached (`Authorization`).
     JwtMandatory,
+    /// The same with `retry_unauthorized(false)`: no copy of the request kept for a retry.
+    JwtMandatoryNoRetry,
     /// A request without an `AuthRequirement` to a host off the allow-list: passes untouched.
     OffList,
 }
 
 impl Path {
-    pub const ALL: [Path; 4] = [
+    pub const ALL: [Path; 5] = [
         Path::ApiKey,
         Path::JwtOptional,
         Path::JwtMandatory,
+        Path::JwtMandatoryNoRetry,
         Path::OffList,
     ];
 
@@ -122,6 +125,7 @@ impl Path {
             Path::ApiKey => "api_key",
             Path::JwtOptional => "jwt_optional",
             Path::JwtMandatory => "jwt_mandatory_cached",
+            Path::JwtMandatoryNoRetry => "jwt_mandatory_no_retry",
             Path::OffList => "off_list_host",
         }
     }
@@ -134,6 +138,9 @@ impl Path {
             Path::ApiKey => AiutaAuthMiddleware::builder(ApiKeyAuth::new(API_KEY).unwrap()),
             Path::JwtOptional | Path::JwtMandatory | Path::OffList => {
                 AiutaAuthMiddleware::builder(jwt())
+            }
+            Path::JwtMandatoryNoRetry => {
+                AiutaAuthMiddleware::builder(jwt()).retry_unauthorized(false)
             }
         };
         match (self, extra_host) {
@@ -154,7 +161,9 @@ impl Path {
             Path::JwtOptional => {
                 header(HeaderName::from_static("x-user-id"), SUBSCRIPTION_ID.into())
             }
-            Path::JwtMandatory => header(http::header::AUTHORIZATION, format!("Bearer {token}")),
+            Path::JwtMandatory | Path::JwtMandatoryNoRetry => {
+                header(http::header::AUTHORIZATION, format!("Bearer {token}"))
+            }
             Path::OffList => None,
         })
     }
@@ -163,7 +172,7 @@ impl Path {
     pub fn url(self, base: &str) -> Url {
         let url = match self {
             Path::ApiKey | Path::JwtOptional => format!("{base}{POLL_TRY_ON}"),
-            Path::JwtMandatory => format!("{base}{START_TRY_ON}"),
+            Path::JwtMandatory | Path::JwtMandatoryNoRetry => format!("{base}{START_TRY_ON}"),
             Path::OffList => format!("{base}{PRODUCT_IMAGE}"),
         };
         url.parse().unwrap()
@@ -172,7 +181,7 @@ impl Path {
     /// The request, unmarked: its requirement comes from Aiuta's routes.
     pub fn request(self, client: &ClientWithMiddleware, url: &Url) -> RequestBuilder {
         match self {
-            Path::JwtMandatory => client
+            Path::JwtMandatory | Path::JwtMandatoryNoRetry => client
                 .request(Method::POST, url.clone())
                 .header(http::header::CONTENT_TYPE, "application/json")
                 .body(TRY_ON_BODY),
