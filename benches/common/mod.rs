@@ -217,6 +217,17 @@ pub fn thread_cpu_time() -> Duration {
     Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
+/// The verdict on a goal, from the medians over rounds and from the fastest rounds: on a shared
+/// box the load of other processes slows every round (the baseline's too) by up to twice, and
+/// the fastest rounds are the ones it disturbed least.
+pub fn verdict(median_met: bool, fastest_met: bool) -> &'static str {
+    match (median_met, fastest_met) {
+        (true, _) => "met",
+        (false, true) => "met in the fastest rounds",
+        (false, false) => "MISSED",
+    }
+}
+
 /// The median of `values` (which it sorts).
 pub fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
