@@ -69,40 +69,39 @@ impl AiutaAuthMiddleware {
         }
     }
 
-    /// The requirement for `request`, `None` when it passes through untouched, or why it must
-    /// not be sent.
+    /// The requirement for `request` and the allow-list entry its host matched, `None` when it
+    /// passes through untouched, or why it must not be sent.
     fn requirement(
         &self,
         request: &reqwest::Request,
         extensions: &Extensions,
-    ) -> Result<Option<AuthRequirement>, AuthError> {
+    ) -> Result<Option<(AuthRequirement, &str)>, AuthError> {
         let explicit = extensions.get::<AuthRequirement>().copied();
         let url = request.url();
         let host = url.host_str().unwrap_or_default();
-        if !self
+        let Some(allowed) = self
             .inner
             .allowed_hosts
             .iter()
-            .any(|allowed| allowed == host)
-        {
+            .find(|allowed| *allowed == host)
+        else {
             return match explicit {
                 None => Ok(None),
                 Some(_) => Err(AuthError::HostNotAllowed {
                     host: host.to_owned(),
                 }),
             };
-        }
+        };
         if url.scheme() != "https" && !is_loopback(url) {
             return Err(AuthError::InsecureTransport {
                 host: host.to_owned(),
             });
         }
         let inferred = || AuthRequirement::infer(request.method(), url.path());
-        Ok(Some(
-            explicit
-                .or(self.inner.default_requirement)
-                .unwrap_or_else(inferred),
-        ))
+        let requirement = explicit
+            .or(self.inner.default_requirement)
+            .unwrap_or_else(inferred);
+        Ok(Some((requirement, allowed)))
     }
 }
 
@@ -114,8 +113,8 @@ impl Middleware for AiutaAuthMiddleware {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
-        let requirement = match self.requirement(&request, extensions) {
-            Ok(Some(requirement)) => requirement,
+        let (requirement, allowed_host) = match self.requirement(&request, extensions) {
+            Ok(Some(found)) => found,
             Ok(None) => return next.run(request, extensions).await,
             Err(error) => {
                 tracing::debug!(%error, "request refused before sending");
@@ -138,7 +137,7 @@ impl Middleware for AiutaAuthMiddleware {
         let applied = credential.apply(request.headers_mut());
         tracing::debug!(?requirement, credential = ?credential.kind, applied, "sending");
 
-        let sent_to = SentTo::of(request.url(), &self.inner.allowed_hosts);
+        let sent_to = SentTo::of(request.url(), allowed_host);
         let response = next.clone().run(request, extensions).await?;
         if let Some(sent_to) = &sent_to {
             sent_to.check(&response);

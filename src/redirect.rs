@@ -100,8 +100,8 @@ fn write_origin(
 /// The origin a request carrying a credential was sent to, kept for a look at its response
 /// after the request itself has gone down the chain.
 ///
-/// The host is borrowed from the middleware's allow-list, which the request's host is on, so
-/// keeping it costs no allocation.
+/// The host is borrowed from the middleware's allow-list entry that the request's host
+/// matched, so keeping it costs no allocation and no second search.
 pub(crate) struct SentTo<'a> {
     scheme: &'static str,
     host: &'a str,
@@ -109,15 +109,14 @@ pub(crate) struct SentTo<'a> {
 }
 
 impl<'a> SentTo<'a> {
-    /// `url`'s origin, if its host is one of `hosts` and its scheme http or https.
-    pub(crate) fn of(url: &Url, hosts: &'a [String]) -> Option<Self> {
+    /// `url`'s origin, if its scheme is http or https; `host` is `url`'s host, borrowed from
+    /// the allow-list entry it matched.
+    pub(crate) fn of(url: &Url, host: &'a str) -> Option<Self> {
         let scheme = match url.scheme() {
             "https" => "https",
             "http" => "http",
             _ => return None,
         };
-        let host = url.host_str()?;
-        let host = hosts.iter().find(|allowed| *allowed == host)?;
         Some(SentTo {
             scheme,
             host,
