@@ -20,7 +20,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{Path, chain, median};
+use common::{Path, ProfileSpec, chain, median};
 use futures::StreamExt;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -133,29 +133,23 @@ fn profile(
     base: &str,
     token: &str,
 ) {
-    let usage = "AIUTA_BENCH_PROFILE=<path>/<by_hand|middleware>:<requests>";
-    let (name, count) = spec.rsplit_once(':').expect(usage);
-    let (path, variant) = name.split_once('/').expect(usage);
-    let path = Path::ALL
-        .into_iter()
-        .find(|p| p.name() == path)
-        .expect(usage);
-    let requests: usize = count.parse().expect(usage);
-    let chain = match variant {
-        "by_hand" => chain(client.clone(), path.by_hand(token), None),
-        "middleware" => chain(
+    let spec = ProfileSpec::parse(spec);
+    let (path, requests) = (spec.path, spec.requests as usize);
+    let chain = if spec.middleware {
+        chain(
             client.clone(),
             path.middleware(Some("127.0.0.1"), token),
             None,
-        ),
-        _ => panic!("{usage}"),
+        )
+    } else {
+        chain(client.clone(), path.by_hand(token), None)
     };
     let url = path.url(base);
     let (cpu_ns, _) = runtime.block_on(async {
         run(&chain, path, &url, IN_FLIGHT).await; // connections, cache
         run(&chain, path, &url, requests).await
     });
-    println!("{name}: {:.2} µs CPU per request", cpu_ns / 1e3);
+    println!("{}: {:.2} µs CPU per request", spec.name, cpu_ns / 1e3);
 }
 
 /// Sends `n` requests with `IN_FLIGHT` at a time; the client's CPU ns per request and the time.

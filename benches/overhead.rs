@@ -14,7 +14,7 @@ mod common;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use common::{Answer, Path, chain, median, verdict};
+use common::{Answer, Path, ProfileSpec, chain, median, verdict};
 use criterion::Criterion;
 use reqwest::Url;
 use reqwest_middleware::ClientWithMiddleware;
@@ -175,23 +175,21 @@ fn summary(runtime: &tokio::runtime::Runtime, setups: &[Setup], quick: bool) {
 const PROFILE_ENV: &str = "AIUTA_BENCH_PROFILE";
 
 fn profile(spec: &str) {
-    let usage = "AIUTA_BENCH_PROFILE=<path>/<by_hand|middleware>:<requests>";
-    let (name, count) = spec.rsplit_once(':').expect(usage);
-    let (path, variant) = name.split_once('/').expect(usage);
-    let path = Path::ALL
-        .into_iter()
-        .find(|p| p.name() == path)
-        .expect(usage);
-    let requests: u64 = count.parse().expect(usage);
+    let ProfileSpec {
+        path,
+        middleware,
+        requests,
+        ..
+    } = ProfileSpec::parse(spec);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let setup = Setup::new(path, &runtime);
-    let client = match variant {
-        "by_hand" => &setup.by_hand,
-        "middleware" => &setup.middleware,
-        _ => panic!("{usage}"),
+    let client = if middleware {
+        &setup.middleware
+    } else {
+        &setup.by_hand
     };
     runtime.block_on(time(client, path, &setup.url, requests));
 }

@@ -85,18 +85,10 @@ async fn emulated() -> BoxResult<()> {
     let auth = AiutaAuthMiddleware::builder(ApiKeyAuth::new(API_KEY)?)
         .allow_host("127.0.0.1")
         .build();
-    let transcript = Transcript::default();
-    let client = traced_client(auth, &transcript);
-    let flow = TryOn::new(
-        &client,
-        &transcript,
-        emulator.try_on_url(),
-        EMULATOR_POLL_INTERVAL,
-    );
-    flow.run(PLACEHOLDER_PNG, "image/png", SKU_ID).await?;
-    check_emulator_saw(&emulator, &transcript, |call| {
+    try_on_emulator(&emulator, auth, |call| {
         call.credentials == [CredentialHeader::ApiKey]
-    })?;
+    })
+    .await?;
 
     let emulator = AiutaEmulator::jwt(SUBSCRIPTION_ID, JWT_ISSUER, JWT_SECRET)
         .start()
@@ -107,19 +99,12 @@ async fn emulated() -> BoxResult<()> {
     let auth = AiutaAuthMiddleware::builder(JwtAuth::new(SUBSCRIPTION_ID, provider)?)
         .allow_host("127.0.0.1")
         .build();
-    let transcript = Transcript::default();
-    let client = traced_client(auth, &transcript);
-    let flow = TryOn::new(
-        &client,
-        &transcript,
-        emulator.try_on_url(),
-        EMULATOR_POLL_INTERVAL,
-    );
-    let uploaded_image_id = flow.run(PLACEHOLDER_PNG, "image/png", SKU_ID).await?;
-    check_emulator_saw(&emulator, &transcript, |call| match call.requirement {
-        AuthRequirement::Mandatory => call.credentials == [CredentialHeader::Authorization],
-        AuthRequirement::Optional => call.credentials == [CredentialHeader::UserId],
-    })?;
+    let (uploaded_image_id, transcript) =
+        try_on_emulator(&emulator, auth, |call| match call.requirement {
+            AuthRequirement::Mandatory => call.credentials == [CredentialHeader::Authorization],
+            AuthRequirement::Optional => call.credentials == [CredentialHeader::UserId],
+        })
+        .await?;
 
     let fetched = transcript.distinct_bearers();
     println!("\nJWTs fetched from the backend: {fetched}");
@@ -320,6 +305,26 @@ fn ensure(condition: bool, message: impl Into<String>) -> BoxResult<()> {
         true => Ok(()),
         false => Err(message.into().into()),
     }
+}
+
+/// Runs the try-on flow on `emulator` through `auth`, then checks the emulator's record of it
+/// with `expected`. Returns the uploaded image's id and what the client sent.
+async fn try_on_emulator(
+    emulator: &AiutaEmulator,
+    auth: AiutaAuthMiddleware,
+    expected: impl Fn(&reqwest_aiuta_auth::testing::Received) -> bool,
+) -> BoxResult<(String, Transcript)> {
+    let transcript = Transcript::default();
+    let client = traced_client(auth, &transcript);
+    let flow = TryOn::new(
+        &client,
+        &transcript,
+        emulator.try_on_url(),
+        EMULATOR_POLL_INTERVAL,
+    );
+    let uploaded_image_id = flow.run(PLACEHOLDER_PNG, "image/png", SKU_ID).await?;
+    check_emulator_saw(emulator, &transcript, expected)?;
+    Ok((uploaded_image_id, transcript))
 }
 
 /// Checks the emulator's own record of the flow: the same calls the client sent, every one

@@ -238,3 +238,36 @@ pub fn median(values: &mut [f64]) -> f64 {
         (values[mid - 1] + values[mid]) / 2.0
     }
 }
+
+/// What `AIUTA_BENCH_PROFILE=<path>/<by_hand|middleware>:<requests>` asks for: one chain, sent
+/// that many requests, for a profiler to watch.
+pub struct ProfileSpec {
+    pub name: String,
+    pub path: Path,
+    pub middleware: bool,
+    pub requests: u64,
+}
+
+impl ProfileSpec {
+    /// Parses the variable's value; panics with the expected form when it does not fit.
+    pub fn parse(spec: &str) -> Self {
+        let usage = "AIUTA_BENCH_PROFILE=<path>/<by_hand|middleware>:<requests>";
+        let (name, count) = spec.rsplit_once(':').expect(usage);
+        let (path, variant) = name.split_once('/').expect(usage);
+        let path = Path::ALL
+            .into_iter()
+            .find(|p| p.name() == path)
+            .expect(usage);
+        let middleware = match variant {
+            "by_hand" => false,
+            "middleware" => true,
+            _ => panic!("{usage}"),
+        };
+        ProfileSpec {
+            name: name.to_owned(),
+            path,
+            middleware,
+            requests: count.parse().expect(usage),
+        }
+    }
+}

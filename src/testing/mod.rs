@@ -65,6 +65,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use self::auth::Scheme;
 use crate::credential::header_value;
 use crate::mint::{DEFAULT_LIFETIME, JwtMinter};
 use crate::{AuthError, JwtParams};
@@ -157,7 +158,7 @@ impl AiutaEmulator {
     /// # }
     /// ```
     pub fn api_key(key: impl Into<String>) -> AiutaEmulatorBuilder {
-        AiutaEmulatorBuilder::new(Config::ApiKey {
+        AiutaEmulatorBuilder::new(Scheme::ApiKey {
             key: SecretString::from(key.into()),
         })
     }
@@ -185,7 +186,7 @@ impl AiutaEmulator {
         issuer: impl Into<String>,
         secret: impl Into<String>,
     ) -> AiutaEmulatorBuilder {
-        AiutaEmulatorBuilder::new(Config::Jwt {
+        AiutaEmulatorBuilder::new(Scheme::Jwt {
             subscription_id: subscription_id.into(),
             issuer: issuer.into(),
             secret: SecretString::from(secret.into()),
@@ -369,18 +370,6 @@ impl fmt::Debug for AiutaEmulator {
     }
 }
 
-/// The scheme as the builder was given it, not yet checked.
-enum Config {
-    ApiKey {
-        key: SecretString,
-    },
-    Jwt {
-        subscription_id: String,
-        issuer: String,
-        secret: SecretString,
-    },
-}
-
 /// Configures an [`AiutaEmulator`]; made by [`AiutaEmulator::api_key`] or [`AiutaEmulator::jwt`].
 ///
 /// ```
@@ -399,15 +388,15 @@ enum Config {
 /// ```
 #[must_use]
 pub struct AiutaEmulatorBuilder {
-    config: Config,
+    scheme: Scheme,
     in_progress_polls: u32,
     token_lifetime: Duration,
 }
 
 impl AiutaEmulatorBuilder {
-    fn new(config: Config) -> Self {
+    fn new(scheme: Scheme) -> Self {
         AiutaEmulatorBuilder {
-            config,
+            scheme,
             in_progress_polls: DEFAULT_IN_PROGRESS_POLLS,
             token_lifetime: DEFAULT_LIFETIME,
         }
@@ -434,27 +423,22 @@ impl AiutaEmulatorBuilder {
     pub async fn start(self) -> Result<AiutaEmulator, AuthError> {
         use secrecy::ExposeSecret;
 
-        let (scheme, minter) = match self.config {
-            Config::ApiKey { key } => {
+        let minter = match &self.scheme {
+            Scheme::ApiKey { key } => {
                 header_value("API key", key.expose_secret(), "")?;
-                (auth::Scheme::ApiKey { key }, None)
+                None
             }
-            Config::Jwt {
+            Scheme::Jwt {
                 subscription_id,
                 issuer,
                 secret,
             } => {
-                header_value("subscription id", &subscription_id, "")?;
-                let minter = JwtMinter::new(issuer.clone(), secret.expose_secret())?
-                    .lifetime(self.token_lifetime);
-                let scheme = auth::Scheme::Jwt {
-                    subscription_id,
-                    issuer,
-                    secret,
-                };
-                (scheme, Some(minter))
+                header_value("subscription id", subscription_id, "")?;
+                let minter = JwtMinter::new(issuer.clone(), secret.expose_secret())?;
+                Some(minter.lifetime(self.token_lifetime))
             }
         };
+        let scheme = self.scheme;
         // Our own records replace wiremock's, which would keep every credential it was sent.
         let server = MockServer::builder()
             .disable_request_recording()
@@ -501,9 +485,9 @@ impl AiutaEmulatorBuilder {
 impl fmt::Debug for AiutaEmulatorBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut out = f.debug_struct("AiutaEmulatorBuilder");
-        match &self.config {
-            Config::ApiKey { .. } => out.field("api_key", &"[redacted]"),
-            Config::Jwt {
+        match &self.scheme {
+            Scheme::ApiKey { .. } => out.field("api_key", &"[redacted]"),
+            Scheme::Jwt {
                 subscription_id,
                 issuer,
                 ..
