@@ -212,11 +212,8 @@ impl TokenCache {
                 continue; // a token was stored since the lookup above
             };
             let token = Waiter::new(&self.in_flight, &key, shared).wait().await?;
-            let fresh = token.is_fresh(Instant::now());
-            if fresh || token.fetched_at >= started {
-                if !fresh {
-                    self.evict(&key, &token).await;
-                }
+            // A token that cannot be reused was never stored, so there is nothing to evict.
+            if token.is_fresh(Instant::now()) || token.fetched_at >= started {
                 return Ok(token);
             }
             // A token fetched before this call began, and stale by now: look again.
